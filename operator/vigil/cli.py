@@ -1,0 +1,45 @@
+"""The `vigil` command: one entry point for every process Vigil runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from vigil import crdgen
+
+    return crdgen.main(Path(args.out), check=args.check)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from vigil import devcluster
+
+    return devcluster.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    crds = sub.add_parser("crds", help="write crds/*.yaml from the models")
+    crds.add_argument("--out", default="crds", help="directory for the CRD files (default: crds)")
+    crds.add_argument("--check", action="store_true", help="exit 1 when the directory drifts from the models")
+    crds.set_defaults(func=_crds)
+
+    dev = sub.add_parser("dev", help="the local control plane: etcd, kube-apiserver, redis-server")
+    from vigil import devcluster_args
+
+    devcluster_args.add_arguments(dev)
+    dev.set_defaults(func=_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
