@@ -19,6 +19,21 @@ def _dev(args: argparse.Namespace) -> int:
     return devcluster.main(args)
 
 
+def _operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    import vigil.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(verbose=args.verbose)
+    kopf.run(
+        standalone=not args.peering,
+        clusterwide=args.all_namespaces,
+        namespaces=args.namespace or (),
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--out", default="crds", help="directory for the CRD files (default: crds)")
     crds.add_argument("--check", action="store_true", help="exit 1 when the directory drifts from the models")
     crds.set_defaults(func=_crds)
+
+    op = sub.add_parser("operator", help="run the operator (Kopf) against the current kubeconfig or in-cluster")
+    scope = op.add_mutually_exclusive_group(required=True)
+    scope.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    op.add_argument("--peering", action="store_true", help="coordinate with other replicas (default: standalone)")
+    op.add_argument("--liveness", default=None, help="serve liveness, e.g. http://0.0.0.0:8080/healthz")
+    op.add_argument("-v", "--verbose", action="store_true")
+    op.set_defaults(func=_operator)
 
     dev = sub.add_parser("dev", help="the local control plane: etcd, kube-apiserver, redis-server")
     from vigil import devcluster_args

@@ -10,12 +10,17 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL_TIMEOUT = 60
@@ -88,3 +93,110 @@ def kubectl(cluster: Cluster, namespace: str) -> Kubectl:
         return _run(cluster, args, input, check, namespace)
 
     return call
+
+
+# --- the operator, as a process, with its ServiceAccount's token -------------------------------
+
+MANIFESTS = REPO / "manifests"
+OPERATOR_READY_TIMEOUT = 30.0
+
+
+def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
+    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig holding a token of the vigil-operator ServiceAccount, bound by manifests/'s RBAC:
+    a permission the operator lacks fails the test that needs it."""
+    _run(cluster, ("apply", "-k", str(MANIFESTS)), None, True, None)
+    token = _run(cluster, ("create", "token", "vigil-operator", "--duration=2h"), None, True, "vigil-system")
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "vigil-operator", "user": {"token": token.stdout.strip()}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "vigil-operator"
+    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class Operator:
+    """`vigil operator -n <namespace>` as a child process."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
+        self.kubeconfig, self.namespace, self.log = kubeconfig, namespace, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, **env: str) -> None:
+        port = _free_port()
+        argv = [sys.executable, "-m", "vigil", "operator", "-n", self.namespace,
+                "--liveness", f"http://127.0.0.1:{port}/healthz"]  # fmt: skip
+        environ = {k: v for k, v in os.environ.items() if k != "VIGIL_FAULT"}
+        environ |= {"KUBECONFIG": str(self.kubeconfig), **env}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environ)
+        wait_until(lambda: self._ready(port) or self.proc.poll() is not None, OPERATOR_READY_TIMEOUT, "the operator")
+        assert self.proc.poll() is None, f"the operator exited:\n{self.tail()}"
+
+    @staticmethod
+    def _ready(port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as res:
+                return res.status == 200
+        except OSError:
+            return False
+
+    def wait_killed(self, timeout: float = 30.0) -> int:
+        """Wait for the process to die by itself (a fault point); its return code."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the operator did not reach its fault point:\n{self.tail()}") from None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def operator(operator_kubeconfig: Path, namespace: str, tmp_path: Path,
+             request: pytest.FixtureRequest) -> Iterator[Operator]:  # fmt: skip
+    """The operator watching the test's namespace, started; stopped after the test (its log is
+    printed when the test failed)."""
+    op = Operator(operator_kubeconfig, namespace, tmp_path / "operator.log")
+    op.start()
+    yield op
+    op.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"--- operator log ({op.log}) ---\n{op.tail(80)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

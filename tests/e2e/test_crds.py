@@ -20,6 +20,7 @@ def test_every_example_applies(kubectl: Kubectl) -> None:
     assert sorted(names) == [
         "alertrule.vigil.dev/backend-error-spike",
         "incident.vigil.dev/backend-error-spike-1",
+        "incident.vigil.dev/backend-error-spike-2",
         "project.vigil.dev/backend",
     ]
 

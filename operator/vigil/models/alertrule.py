@@ -596,6 +596,17 @@ class LastChange(Model):
     )
 
 
+class DetectionStatus(Model):
+    """The detection settings in effect, after Sentry's inference and clearing rules (static
+    ignores sensitivity, seasonality and comparisonDelta; percent ignores sensitivity and
+    seasonality; dynamic ignores comparisonDelta and defaults seasonality to auto)."""
+
+    type: DetectionType = Field(description="static, percent or dynamic.")
+    sensitivity: Sensitivity | None = Field(None, description="Dynamic rules: the sensitivity in effect.")
+    seasonality: Seasonality | None = Field(None, description="Dynamic rules: the seasonality in effect.")
+    comparison_delta: int | None = Field(None, description="Percent rules: minutes to look back.")
+
+
 class AlertRuleStatus(Model):
     """What the operator observed and did; written only by the operator."""
 
@@ -606,7 +617,7 @@ class AlertRuleStatus(Model):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     rule_status: RuleStatus | None = Field(None, description="Pending, Disabled or NotEnoughData.")
-    detection_type: DetectionType | None = Field(None, description="The detection type in effect, after inference.")
+    detection: DetectionStatus | None = Field(None, description="The detection settings in effect.")
     resolution: int | None = Field(None, description="Minutes between evaluations, derived from the window.")
     triggers: list[TriggerStatus] = Field(default_factory=list, description="Triggers and actions with their ids.")
     last_snapshot: str | None = Field(None, description="Name of the newest AlertRuleSnapshot of this rule.")

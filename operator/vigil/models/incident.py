@@ -82,6 +82,26 @@ class Activity(Model):
     at: datetime = Field(description="When it happened.")
 
 
+class NotificationState(StrEnum):
+    PENDING = "Pending"
+    SENT = "Sent"
+
+
+class Notification(Model):
+    """A notification the incident owes (or sent): one action, one transition. The deliverer sends
+    each Pending one once and marks it Sent, so a retry never notifies twice."""
+
+    action_id: str = Field(max_length=64, description="Id of the rule's action (as in the rule's status).")
+    trigger: str = Field(max_length=64, description="Label of the trigger whose copy of the action is used.")
+    type: str = Field(max_length=32, description="The action type.")
+    target_type: str = Field(max_length=32, description="The action's target type.")
+    target_identifier: str | None = Field(None, max_length=512, description="The action's target.")
+    integration: str | None = Field(None, max_length=253, description="The action's integration.")
+    event: str = Field(max_length=16, description="fire or resolve.")
+    state: NotificationState = Field(NotificationState.PENDING, description="Pending until delivered, then Sent.")
+    at: datetime = Field(description="When the notification became owed.")
+
+
 class IncidentStatusBlock(Model):
     """Where the incident stands."""
 
@@ -90,6 +110,9 @@ class IncidentStatusBlock(Model):
     date_closed: datetime | None = Field(None, description="When the incident closed.")
     triggers: list[IncidentTrigger] = Field(default_factory=list, description="The rule's triggers on this incident.")
     activity: list[Activity] = Field(default_factory=list, description="History, oldest first.")
+    notifications: list[Notification] = Field(
+        default_factory=list, description="Notifications owed or sent for this incident's transitions."
+    )
 
 
 class Incident(Resource):

@@ -34,7 +34,7 @@ class ProjectSpec(Model):
 
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule(
-            cel="self.keys.all(a, self.keys.exists_one(b, b.name == a.name))",
+            cel="!has(self.keys) || self.keys.all(a, self.keys.exists_one(b, b.name == a.name))",
             message=DUPLICATE_KEY,
             check=lambda p: DUPLICATE_KEY if len({k.name for k in p.keys}) != len(p.keys) else None,
         ),

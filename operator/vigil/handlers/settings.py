@@ -1,0 +1,38 @@
+"""Operator-wide Kopf settings and the shared Kubernetes client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import kubernetes
+
+from vigil.kube import Kube
+
+FINALIZER = "vigil.dev/finalizer"
+
+
+def api_client() -> kubernetes.client.ApiClient:
+    """In a pod: its ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config."""
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return kubernetes.client.ApiClient()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    # Our own names for what Kopf stores on objects, so users recognise them.
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="vigil.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="vigil.dev", key="last-handled-configuration"
+    )
+    # Reconnect watches that went quiet (zombie connections) instead of waiting forever.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    # Sync handlers run in this pool: enough to reconcile many rules at once.
+    settings.execution.max_workers = 16
+    memo.kube = Kube(api_client())

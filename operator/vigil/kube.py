@@ -1,0 +1,102 @@
+"""The Kubernetes adapter: everything the operator reads or writes, in one place.
+
+The operator writes with its own field manager and never an AlertRule's spec. Writes are
+idempotent: creating what exists is a no-op, status changes carry the resourceVersion they were
+computed from, so a crash and a retry end in the same state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes
+
+from vigil.models import GROUP, VERSION
+
+FIELD_MANAGER = "vigil-operator"
+RULE_LABEL = f"{GROUP}/alert-rule"
+
+Body = dict[str, Any]
+
+
+def merge_patch(current: Body, desired: Body) -> Body:
+    """The JSON merge patch (RFC 7386) that turns `current` into `desired`: what is gone becomes
+    null, nested objects are diffed, lists and scalars are replaced."""
+    patch: Body = {key: None for key in current if key not in desired}
+    for key, value in desired.items():
+        before = current.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            if nested := merge_patch(before, value):
+                patch[key] = nested
+        elif value != before:
+            patch[key] = value
+    return patch
+
+
+class Conflict(Exception):
+    """The object changed since it was read; read again and retry."""
+
+
+class Kube:
+    """Typed access to Vigil's resources through the Kubernetes API."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.api = kubernetes.client.CustomObjectsApi(client)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def list(self, namespace: str, plural: str, selector: str | None = None) -> list[Body]:
+        kwargs = {"label_selector": selector} if selector else {}
+        return self.api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural, **kwargs)["items"]
+
+    def get(self, namespace: str, plural: str, name: str) -> Body | None:
+        try:
+            return self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def rule_incidents(self, namespace: str, rule: str, snapshot: str) -> list[Body]:
+        """Incidents of `rule`: those still on it, and those a retried step already moved to
+        `snapshot`."""
+        mine = {("AlertRule", rule), ("AlertRuleSnapshot", snapshot)}
+        return [
+            inc
+            for inc in self.list(namespace, "incidents", f"{RULE_LABEL}={rule}")
+            if (inc["spec"]["alertRuleRef"]["kind"], inc["spec"]["alertRuleRef"]["name"]) in mine
+        ]
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def create_snapshot(self, namespace: str, body: Body) -> bool:
+        """Create the snapshot; False when it exists (a retried step wrote it already)."""
+        try:
+            self.api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, "alertrulesnapshots", body, field_manager=FIELD_MANAGER
+            )
+        except kubernetes.client.ApiException as err:
+            if err.status == 409:
+                return False
+            raise
+        return True
+
+    def repoint_incident(self, namespace: str, name: str, kind: str, target: str) -> Body:
+        """Move the incident to another rule object; the incident as it is now."""
+        patch = {"spec": {"alertRuleRef": {"kind": kind, "name": target}}}
+        return self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "incidents", name, patch, field_manager=FIELD_MANAGER
+        )
+
+    def patch_status(self, namespace: str, plural: str, name: str, status: Body, resource_version: str | None) -> Body:
+        """Merge-patch the status; with a resourceVersion, only if the object is unchanged since."""
+        patch: Body = {"status": status}
+        if resource_version:
+            patch["metadata"] = {"resourceVersion": resource_version}
+        try:
+            return self.api.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, patch, field_manager=FIELD_MANAGER
+            )
+        except kubernetes.client.ApiException as err:
+            if err.status == 409:
+                raise Conflict(f"{plural}/{name} changed while being updated") from err
+            raise
