@@ -12,7 +12,7 @@ TEST_STATE := .vigil/test
 DEMO_NS ?= vigil-demo
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv controlplane cluster cluster-down crds check-crds test unit demo clean
+.PHONY: help deps venv controlplane cluster cluster-down crds check-crds test unit bench demo clean
 
 help:
 	@echo "make test          the whole suite (unit, integration, e2e) on a throwaway local control plane"
@@ -20,6 +20,7 @@ help:
 	@echo "make cluster       start etcd, kube-apiserver and redis-server in the background (.vigil/)"
 	@echo "make cluster-down  stop what make cluster started"
 	@echo "make crds          regenerate crds/ from the models"
+	@echo "make bench         the benchmarks, each against a floor measured in the same run"
 
 # System packages: redis-server from Debian; Go must already be there (it builds the control plane).
 deps:
@@ -61,6 +62,13 @@ test: deps venv
 	$(VIGIL) dev up --state-dir $(TEST_STATE)
 	VIGIL_STATE_DIR=$(TEST_STATE) $(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS); rc=$$?; \
 	  $(VIGIL) dev down --state-dir $(TEST_STATE); exit $$rc
+
+# Benchmarks print their figures next to a floor measured in the same run (bench/README.md).
+bench: deps venv
+	$(VIGIL) dev up --state-dir .vigil/bench
+	rc=0; for n in 200 1000; do \
+	  VIGIL_STATE_DIR=.vigil/bench $(PY) bench/reconcile.py --rules $$n || { rc=$$?; break; }; done; \
+	  $(VIGIL) dev down --state-dir .vigil/bench; exit $$rc
 
 demo: cluster
 	tools/demo.sh

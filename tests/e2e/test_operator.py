@@ -156,6 +156,15 @@ def test_unknown_project_is_refused_once(kubectl: Kubectl, operator: Operator) -
     assert wait_until(lambda: condition(reconciled(kubectl), "Ready")["status"] == "True", 20, "Ready=True")
 
 
+def test_a_query_that_does_not_parse_is_refused_once(kubectl: Kubectl, operator: Operator) -> None:
+    apply(kubectl, rule_spec() | {"query": "(level:error OR level:fatal"})
+    rule = reconciled(kubectl)
+    ready = condition(rule, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidQuery")
+    assert "unbalanced parenthesis" in ready["message"]
+    assert wait_until(lambda: events(kubectl, "InvalidQuery"), 10, "the InvalidQuery event")
+
+
 # --- update ---------------------------------------------------------------------------------
 
 

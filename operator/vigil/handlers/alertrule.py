@@ -17,7 +17,7 @@ import kopf
 from pydantic import ValidationError
 
 from vigil import incidents as lifecycle
-from vigil import rulestatus
+from vigil import query, rulestatus
 from vigil.faults import fault_point
 from vigil.kube import RULE_LABEL, Body, Kube, merge_patch
 from vigil.managers import spec_manager
@@ -27,6 +27,8 @@ from vigil.models.snapshot import AlertRuleSnapshotSpec, RuleReference, Snapshot
 from vigil.plan import Plan, archive, plan
 
 RESOURCE = (GROUP, VERSION, "alertrules")
+# A conflict or a passing API error is retried soon, not after Kopf's default minute.
+RETRY = {"backoff": 5, "timeout": 600}
 
 
 def _now() -> datetime:
@@ -40,12 +42,13 @@ def _spec(raw: Any) -> AlertRuleSpec:
         raise kopf.PermanentError(f"spec refused by the models: {err}") from err
 
 
+_STATUS_KEYS = {f.alias or name for name, f in AlertRuleStatus.model_fields.items()}
+
+
 def _status(raw: Any) -> AlertRuleStatus | None:
-    data = {k: v for k, v in dict(raw or {}).items() if k in AlertRuleStatus.model_fields or k in _ALIASES}
+    """The rule's status as last written; keys this version does not know are ignored."""
+    data = {k: v for k, v in dict(raw or {}).items() if k in _STATUS_KEYS}
     return AlertRuleStatus.model_validate(data) if data else None
-
-
-_ALIASES = {f.alias for f in AlertRuleStatus.model_fields.values() if f.alias}
 
 
 def _missing_projects(kube: Kube, namespace: str, spec: AlertRuleSpec) -> list[str]:
@@ -60,17 +63,30 @@ def _open_count(kube: Kube, namespace: str, rule: str) -> int:
     )
 
 
+def _problem(kube: Kube, namespace: str, spec: AlertRuleSpec) -> tuple[str, str] | None:
+    """(reason, message) when the operator cannot act on the spec: what the API server could not
+    check because it needs other objects or a parser."""
+    try:
+        query.parse(spec.query)
+    except query.QueryError as err:
+        return "InvalidQuery", f"query {spec.query!r} does not parse: {err}"
+    missing = _missing_projects(kube, namespace, spec)
+    if missing:
+        return "ProjectNotFound", f"Project {', '.join(missing)} not found in namespace {namespace}"
+    return None
+
+
 def _check_acts_on(kube: Kube, body: Body, spec: AlertRuleSpec, previous: AlertRuleStatus | None) -> None:
     """Refuse, once and clearly, a spec the operator cannot act on (Ready=False, an Event, no retries)."""
-    missing = _missing_projects(kube, body["metadata"]["namespace"], spec)
-    if not missing:
+    problem = _problem(kube, body["metadata"]["namespace"], spec)
+    if problem is None:
         return
-    message = f"Project {', '.join(missing)} not found in namespace {body['metadata']['namespace']}"
+    reason, message = problem
     status = rulestatus.stalled(
-        previous, generation=body["metadata"]["generation"], now=_now(), reason="ProjectNotFound", message=message
+        previous, generation=body["metadata"]["generation"], now=_now(), reason=reason, message=message
     )
     _patch_status(kube, body, status)
-    kopf.warn(body, reason="ProjectNotFound", message=message)
+    kopf.warn(body, reason=reason, message=message)
     raise kopf.PermanentError(message)
 
 
@@ -128,31 +144,31 @@ def _patch_status(kube: Kube, body: Body, status: AlertRuleStatus) -> None:
         kube.patch_status(meta["namespace"], "alertrules", meta["name"], patch, None)
 
 
-def _write(kube: Kube, body: Body, plan_: Plan, previous: AlertRuleStatus | None, snapshot: str | None) -> None:
-    meta = body["metadata"]
+def _write(kube: Kube, body: Body, plan_: Plan, previous: AlertRuleStatus | None, snapshot: str | None,
+           open_incidents: int) -> None:  # fmt: skip
     status = rulestatus.reconciled(
         previous,
         plan_,
-        generation=meta["generation"],
+        generation=body["metadata"]["generation"],
         now=_now(),
-        open_incidents=_open_count(kube, meta["namespace"], meta["name"]),
+        open_incidents=open_incidents,
         snapshot=snapshot,
     )
     _patch_status(kube, body, status)
 
 
-@kopf.on.create(*RESOURCE)
+@kopf.on.create(*RESOURCE, **RETRY)
 def rule_created(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> None:
     kube: Kube = memo.kube
     new, previous = _spec(spec), _status(status)
     _check_acts_on(kube, body, new, previous)
     meta = body["metadata"]
     plan_ = plan(None, new, previous, uid=meta["uid"], generation=meta["generation"])
-    _write(kube, body, plan_, previous, None)
+    _write(kube, body, plan_, previous, None, _open_count(kube, meta["namespace"], meta["name"]))
     kopf.info(body, reason="Created", message=f"{plan_.summary}; resolution {plan_.resolution} min")
 
 
-@kopf.on.update(*RESOURCE, field="spec")
+@kopf.on.update(*RESOURCE, field="spec", **RETRY)
 def rule_updated(body: Body, old: Any, new: Any, status: Any, memo: Any, **_: Any) -> None:
     kube: Kube = memo.kube
     new_spec, previous = _spec(new), _status(status)
@@ -160,17 +176,18 @@ def rule_updated(body: Body, old: Any, new: Any, status: Any, memo: Any, **_: An
     old_spec = _spec(old) if old else None
     meta = body["metadata"]
     plan_ = plan(old_spec, new_spec, previous, uid=meta["uid"], generation=meta["generation"])
-    snapshot = None
+    snapshot, open_incidents = None, previous.open_incidents if previous else 0
     if plan_.changed and old_spec is not None and previous is not None:
         old_generation = previous.observed_generation or meta["generation"] - 1
         snapshot = _archive_and_close(kube, body, old_spec, previous, SnapshotReason.RULE_UPDATED, old_generation)
-    _write(kube, body, plan_, previous, snapshot)
+        open_incidents = 0  # every incident the rule had is now closed on the snapshot
+    _write(kube, body, plan_, previous, snapshot, open_incidents)
     if plan_.changed:
         where = f"; archived as {snapshot}" if snapshot else ""
         kopf.info(body, reason="Updated", message=f"{plan_.summary}{where}")
 
 
-@kopf.on.resume(*RESOURCE)
+@kopf.on.resume(*RESOURCE, **RETRY)
 def rule_resumed(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> None:
     """After a restart: a rule never reconciled is handled as created; otherwise only what may
     have moved while the operator was away (the open incident count) is refreshed."""
@@ -184,7 +201,7 @@ def rule_resumed(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> Non
         _patch_status(kube, body, previous.model_copy(update={"open_incidents": count}))
 
 
-@kopf.on.delete(*RESOURCE)
+@kopf.on.delete(*RESOURCE, **RETRY)
 def rule_deleted(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> None:
     """With incidents, a final snapshot (RuleDeleted) and the incidents closed; else nothing."""
     previous = _status(status)
