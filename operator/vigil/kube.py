@@ -6,6 +6,7 @@ computed from, so a crash and a retry end in the same state."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import kubernetes
@@ -41,6 +42,7 @@ class Kube:
 
     def __init__(self, client: kubernetes.client.ApiClient) -> None:
         self.api = kubernetes.client.CustomObjectsApi(client)
+        self.core = kubernetes.client.CoreV1Api(client)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -65,6 +67,41 @@ class Kube:
             for inc in self.list(namespace, "incidents", f"{RULE_LABEL}={rule}")
             if (inc["spec"]["alertRuleRef"]["kind"], inc["spec"]["alertRuleRef"]["name"]) in mine
         ]
+
+    def list_all(self, plural: str) -> list[Body]:
+        """Every object of a kind in the cluster (project ids are unique cluster-wide)."""
+        return self.api.list_cluster_custom_object(GROUP, VERSION, plural)["items"]
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """A Secret's value, decoded; None when the Secret or the key is missing."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        encoded = (secret.data or {}).get(key)
+        return base64.b64decode(encoded).decode() if encoded is not None else None
+
+    def create_secret(self, namespace: str, name: str, data: dict[str, str], owner: Body) -> bool:
+        """Create a Secret owned by `owner`; False when it exists already (a retry, or a race)."""
+        meta = owner["metadata"]
+        body = {
+            "metadata": {
+                "name": name,
+                "labels": {"app.kubernetes.io/managed-by": "vigil"},
+                "ownerReferences": [{"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"],
+                                     "uid": meta["uid"]}],  # fmt: skip
+            },
+            "stringData": data,
+        }
+        try:
+            self.core.create_namespaced_secret(namespace, body, field_manager=FIELD_MANAGER)
+        except kubernetes.client.ApiException as err:
+            if err.status == 409:
+                return False
+            raise
+        return True
 
     # --- writes ------------------------------------------------------------------------------
 

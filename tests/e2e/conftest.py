@@ -131,8 +131,8 @@ def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFacto
 class Operator:
     """`vigil operator -n <namespace>` as a child process."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
-        self.kubeconfig, self.namespace, self.log = kubeconfig, namespace, log
+    def __init__(self, kubeconfig: Path, namespace: str, log: Path, redis_url: str) -> None:
+        self.kubeconfig, self.namespace, self.log, self.redis_url = kubeconfig, namespace, log, redis_url
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, **env: str) -> None:
@@ -140,7 +140,8 @@ class Operator:
         argv = [sys.executable, "-m", "vigil", "operator", "-n", self.namespace,
                 "--liveness", f"http://127.0.0.1:{port}/healthz"]  # fmt: skip
         environ = {k: v for k, v in os.environ.items() if k != "VIGIL_FAULT"}
-        environ |= {"KUBECONFIG": str(self.kubeconfig), **env}
+        environ |= {"KUBECONFIG": str(self.kubeconfig), "VIGIL_REDIS_URL": self.redis_url,
+                    "VIGIL_INGEST_URL": "https://ingest.example.test", **env}  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environ)
         wait_until(lambda: self._ready(port) or self.proc.poll() is not None, OPERATOR_READY_TIMEOUT, "the operator")
@@ -182,11 +183,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def operator(operator_kubeconfig: Path, namespace: str, tmp_path: Path,
+def operator(operator_kubeconfig: Path, namespace: str, tmp_path: Path, cluster: Cluster,
              request: pytest.FixtureRequest) -> Iterator[Operator]:  # fmt: skip
     """The operator watching the test's namespace, started; stopped after the test (its log is
-    printed when the test failed)."""
-    op = Operator(operator_kubeconfig, namespace, tmp_path / "operator.log")
+    printed when the test failed). It mirrors Project keys to the cluster's Redis."""
+    op = Operator(operator_kubeconfig, namespace, tmp_path / "operator.log", cluster.redis_url)
     op.start()
     yield op
     op.stop()

@@ -1,5 +1,5 @@
 """Kopf handlers; importing this package registers them."""
 
-from vigil.handlers import alertrule, settings
+from vigil.handlers import alertrule, project, settings
 
-__all__ = ["alertrule", "settings"]
+__all__ = ["alertrule", "project", "settings"]

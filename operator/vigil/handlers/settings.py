@@ -8,6 +8,7 @@ import kopf
 import kubernetes
 
 from vigil.kube import Kube
+from vigil.store import Store
 
 FINALIZER = "vigil.dev/finalizer"
 
@@ -36,3 +37,11 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     # Sync handlers run in this pool: enough to reconcile many rules at once.
     settings.execution.max_workers = 16
     memo.kube = Kube(api_client())
+    memo.store = Store.from_url(memo.redis_url) if memo.get("redis_url") else None
+    memo.setdefault("ingest_url", "http://localhost:8000")
+
+
+@kopf.on.cleanup()
+async def close(memo: Any, **_: Any) -> None:
+    if memo.get("store") is not None:
+        await memo.store.close()
