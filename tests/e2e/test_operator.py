@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import subprocess
 import time
 from collections.abc import Callable
@@ -149,11 +150,14 @@ def test_unknown_project_is_refused_once(kubectl: Kubectl, operator: Operator) -
     wait_until(lambda: events(kubectl, "ProjectNotFound"), 10, "the ProjectNotFound event")
     time.sleep(3)  # no retry storm: the handler does not run again
     assert sum(e.get("count", 1) for e in events(kubectl, "ProjectNotFound")) == 1
-    # Once the project exists and the rule is applied again, it is Ready.
-    project = {"apiVersion": "vigil.dev/v1alpha1", "kind": "Project", "metadata": {"name": "nope"}, "spec": {"id": 7}}
+    # Once the project exists, the rule is taken into service without any change to it.
+    project = {"apiVersion": "vigil.dev/v1alpha1", "kind": "Project", "metadata": {"name": "nope"},
+               "spec": {"id": random.randint(100_000, 2**31 - 1)}}  # fmt: skip
     kubectl("apply", "-f", "-", input=yaml.safe_dump(project))
-    apply(kubectl, rule_spec() | {"projects": ["nope"], "query": "level:fatal"})
-    assert wait_until(lambda: condition(reconciled(kubectl), "Ready")["status"] == "True", 20, "Ready=True")
+    wait_until(lambda: condition(get(kubectl, "alertrule"), "Ready")["status"] == "True", 30, "Ready=True")
+    rule = get(kubectl, "alertrule")
+    assert [c["type"] for c in rule["status"]["conditions"]] == ["Ready"]
+    assert len(rule["status"]["triggers"]) == 2 and rule["metadata"]["generation"] == 1
 
 
 def test_a_query_that_does_not_parse_is_refused_once(kubectl: Kubectl, operator: Operator) -> None:

@@ -157,15 +157,25 @@ def _write(kube: Kube, body: Body, plan_: Plan, previous: AlertRuleStatus | None
     _patch_status(kube, body, status)
 
 
-@kopf.on.create(*RESOURCE, **RETRY)
-def rule_created(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> None:
-    kube: Kube = memo.kube
-    new, previous = _spec(spec), _status(status)
+def establish(kube: Kube, body: Body) -> None:
+    """Take a rule into service: ids, status, Ready, a Created Event (or refuse it, once)."""
+    new, previous = _spec(body["spec"]), _status(body.get("status"))
     _check_acts_on(kube, body, new, previous)
     meta = body["metadata"]
     plan_ = plan(None, new, previous, uid=meta["uid"], generation=meta["generation"])
     _write(kube, body, plan_, previous, None, _open_count(kube, meta["namespace"], meta["name"]))
     kopf.info(body, reason="Created", message=f"{plan_.summary}; resolution {plan_.resolution} min")
+
+
+def waiting_for_project(rule: Body, project: str) -> bool:
+    """Whether the rule was refused for lacking this project (and so waits for it)."""
+    ready = next((c for c in (rule.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), {})
+    return ready.get("reason") == "ProjectNotFound" and project in (rule["spec"].get("projects") or [])
+
+
+@kopf.on.create(*RESOURCE, **RETRY)
+def rule_created(body: Body, memo: Any, **_: Any) -> None:
+    establish(memo.kube, body)
 
 
 @kopf.on.update(*RESOURCE, field="spec", **RETRY)
@@ -194,7 +204,7 @@ def rule_resumed(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> Non
     kube: Kube = memo.kube
     previous = _status(status)
     if previous is None or not previous.triggers:
-        rule_created(body=body, spec=spec, status=status, memo=memo)
+        establish(kube, body)
         return
     count = _open_count(kube, body["metadata"]["namespace"], body["metadata"]["name"])
     if count != previous.open_incidents:

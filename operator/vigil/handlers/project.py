@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from vigil import projects
+from vigil.handlers import alertrule
 from vigil.kube import Body, Kube, merge_patch
 from vigil.models import GROUP, VERSION
 from vigil.models.project import KeyStatus, ProjectSpec, ProjectStatus
@@ -99,6 +100,18 @@ async def sync(body: Body, memo: Any) -> None:
             kopf.warn(body, reason=problem.reason, message=str(problem))
         return
     await _write_status(kube, body, projects.ready(previous, published, generation=generation, now=_now()))
+    await _release_waiting_rules(kube, namespace, name)
+
+
+async def _release_waiting_rules(kube: Kube, namespace: str, project: str) -> None:
+    """Rules refused because this project did not exist yet (applied in the same `kubectl apply -f
+    dir/`, in the wrong order) are taken into service now, without waiting for a spec change."""
+    for rule in await asyncio.to_thread(kube.list, namespace, "alertrules"):
+        if alertrule.waiting_for_project(rule, project):
+            try:
+                await asyncio.to_thread(alertrule.establish, kube, rule)
+            except kopf.PermanentError:
+                pass  # refused again for another reason; establish said why
 
 
 @kopf.on.create(*RESOURCE, backoff=5)

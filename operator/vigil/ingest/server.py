@@ -129,22 +129,23 @@ class Ingest:
             auth, dsn_project = from_dsn
             if dsn_project != project_id:
                 raise Forbidden("the envelope's DSN names another project")
-        await self._authorize(auth.public_key if auth else None, project_id)
+        key = await self._authorize(auth.public_key if auth else None, project_id)
         event_item = envelope.event_item()
         if event_item is None:
+            await self._rate_limit(key)
             return envelope.event_id  # sessions, client reports, attachments alone: accepted, not stored
         if len(event_item.payload) > self.limits.max_event_bytes:
             raise TooLarge(f"event exceeds {self.limits.max_event_bytes} bytes")
         payload, item_type = protocol.event_payload(envelope)  # type: ignore[misc]
-        return await self._save(request, project_id, payload, envelope.event_id, item_type, envelope.sent_at)
+        return await self._save(request, key, payload, envelope.event_id, item_type, envelope.sent_at)
 
     async def _from_store(self, request: web.Request, project_id: int, data: bytes) -> str | None:
         auth = protocol.parse_auth(request.headers, request.query)
-        await self._authorize(auth.public_key if auth else None, project_id)
+        key = await self._authorize(auth.public_key if auth else None, project_id)
         payload = protocol.store_payload(data, self.limits.max_event_bytes)
-        return await self._save(request, project_id, payload, None, None, None)
+        return await self._save(request, key, payload, None, None, None)
 
-    async def _authorize(self, public_key: str | None, project_id: int) -> None:
+    async def _authorize(self, public_key: str | None, project_id: int) -> KeyInfo:
         if not public_key:
             raise Forbidden("missing authorization information")
         try:
@@ -155,21 +156,27 @@ class Ingest:
             raise Forbidden("unknown public key")
         if info.project_id != project_id:
             raise Forbidden("the key does not belong to this project")
-        if info.rate_limit:
-            count, window = info.rate_limit
+        return info
+
+    async def _rate_limit(self, key: KeyInfo) -> None:
+        """Count the request against its key's limit: only once it is valid and about to be
+        accepted, so a refused request spends no quota (and writes nothing)."""
+        if key.rate_limit:
+            count, window = key.rate_limit
             try:
-                retry = await self.store.hit_rate_limit(public_key, count, window, time.time())
+                retry = await self.store.hit_rate_limit(key.public_key, count, window, time.time())
             except redis.exceptions.RedisError as err:
                 raise Unavailable(RETRY_SECONDS, "event store unavailable") from err
             if retry is not None:
                 raise RateLimited(retry, reason="key_quota")
 
-    async def _save(self, request: web.Request, project_id: int, payload: dict[str, Any], envelope_id: str | None,
+    async def _save(self, request: web.Request, key: KeyInfo, payload: dict[str, Any], envelope_id: str | None,
                     item_type: str | None, sent_at: Any) -> str:  # fmt: skip
         received = time.time()
-        event = normalize(payload, project_id=project_id, received=received, event_id=envelope_id,
+        event = normalize(payload, project_id=key.project_id, received=received, event_id=envelope_id,
                           fallback_id=uuid.uuid4().hex, item_type=item_type, sent_at=sent_at,
                           client_ip=request.remote)  # fmt: skip
+        await self._rate_limit(key)
         started = time.perf_counter()
         try:
             result = await self.batcher.save(_save_request(event))
