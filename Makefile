@@ -12,7 +12,7 @@ TEST_STATE := .vigil/test
 DEMO_NS ?= vigil-demo
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv controlplane cluster cluster-down crds check-crds test unit bench demo clean
+.PHONY: help deps bench-deps venv controlplane cluster cluster-down crds check-crds test unit bench demo clean
 
 help:
 	@echo "make test          the whole suite (unit, integration, e2e) on a throwaway local control plane"
@@ -63,12 +63,19 @@ test: deps venv
 	VIGIL_STATE_DIR=$(TEST_STATE) $(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS); rc=$$?; \
 	  $(VIGIL) dev down --state-dir $(TEST_STATE); exit $$rc
 
+# The load generator for bench/ingest, from Debian.
+bench-deps:
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq wrk >/dev/null; }
+
 # Benchmarks print their figures next to a floor measured in the same run (bench/README.md).
-bench: deps venv
+bench: deps bench-deps venv
 	$(VIGIL) dev up --state-dir .vigil/bench
 	rc=0; for n in 200 1000; do \
 	  VIGIL_STATE_DIR=.vigil/bench $(PY) bench/reconcile.py --rules $$n || { rc=$$?; break; }; done; \
-	  $(VIGIL) dev down --state-dir .vigil/bench; exit $$rc
+	  $(VIGIL) dev down --state-dir .vigil/bench; [ $$rc = 0 ] || exit $$rc
+	$(PY) bench/ingest.py
 
 demo: cluster
 	tools/demo.sh

@@ -143,8 +143,15 @@ def _start(redis_url: str, db: int, log: Path, *extra: str) -> Server:
 
 def _stop(server: Server) -> str:
     server.proc.terminate()
-    server.proc.wait(timeout=10)
-    server.redis.flushdb()
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(timeout=10)
+    try:
+        server.redis.flushdb()
+    except redis.RedisError:
+        pass
     server.redis.close()
     return server.log.read_text()
 
@@ -170,13 +177,17 @@ class Servers:
 def servers(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     logs = tmp_path_factory.mktemp("ingest-http")
     main = _start(redis_url, MAIN_DB, logs / "main.log")
-    small = _start(redis_url, SMALL_DB, logs / "small.log", "--max-envelope-bytes", str(SMALL_ENVELOPE_BYTES),
-                   "--max-event-bytes", str(SMALL_EVENT_BYTES))  # fmt: skip
+    try:
+        small = _start(redis_url, SMALL_DB, logs / "small.log", "--max-envelope-bytes", str(SMALL_ENVELOPE_BYTES),
+                       "--max-event-bytes", str(SMALL_EVENT_BYTES))  # fmt: skip
+    except BaseException:
+        _stop(main)
+        raise
     yield Servers(main, small)
-    for server in (main, small):
-        alive = server.proc.poll() is None
-        log = _stop(server)
-        assert alive, f"the ingest died:\n{log}"
+    alive = [server.proc.poll() is None for server in (main, small)]
+    logs_text = [_stop(server) for server in (main, small)]  # both stopped before anything is asserted
+    for up, log in zip(alive, logs_text):
+        assert up, f"the ingest died:\n{log}"
         assert not _unhandled(log), log
 
 
@@ -209,7 +220,8 @@ def transaction(event_id: str | None = None, *, start: float | None = None, end:
     now = time.time()
     return {"event_id": event_id or eid(), "type": "transaction", "transaction": "GET /checkout",
             "start_timestamp": now - 0.5 if start is None else start, "timestamp": now if end is None else end,
-            "contexts": {"trace": {"trace_id": eid(), "span_id": eid()[:16], "op": "http.server"}}, "spans": []}  # fmt: skip
+            "contexts": {"trace": {"trace_id": eid(), "span_id": eid()[:16], "op": "http.server"}},
+            "spans": []}  # fmt: skip
 
 
 def envelope(*items: tuple[dict[str, Any], bytes], **headers: Any) -> bytes:
@@ -219,7 +231,8 @@ def envelope(*items: tuple[dict[str, Any], bytes], **headers: Any) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def event_item(payload: dict[str, Any] | bytes, kind: str = "event", with_length: bool = True) -> tuple[dict[str, Any], bytes]:
+def event_item(payload: dict[str, Any] | bytes, kind: str = "event",
+               with_length: bool = True) -> tuple[dict[str, Any], bytes]:  # fmt: skip
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return ({"type": kind, "length": len(raw)} if with_length else {"type": kind}), raw
 
@@ -263,7 +276,7 @@ def bomb(wbits: int, mib: int = 200) -> bytes:
 class Bad:
     name: str
     status: int | tuple[int, ...]
-    problem: str  # a substring of X-Sentry-Error / detail (or aiohttp's own text), case-insensitive
+    problem: str | tuple[str, ...]  # a substring (any of) of X-Sentry-Error / detail (or aiohttp's text)
     body: Callable[[], bytes | None]
     headers: dict[str, str] = field(default_factory=lambda: auth())
     path: str = ENVELOPE
@@ -296,7 +309,8 @@ def _event_and_transaction() -> bytes:
 
 def _length_past_end() -> bytes:
     raw = json.dumps(event()).encode()
-    return json.dumps({}).encode() + b"\n" + json.dumps({"type": "event", "length": len(raw) + 50}).encode() + b"\n" + raw
+    item = json.dumps({"type": "event", "length": len(raw) + 50}).encode()
+    return b"{}\n" + item + b"\n" + raw
 
 
 BAD: list[Bad] = [
@@ -334,7 +348,7 @@ BAD: list[Bad] = [
         path=STORE, sentry_error=False),  # fmt: skip
     Bad("unknown path", 404, "not found", event_envelope, path=f"/api/{PROJECT}/minidump/", sentry_error=False),
     Bad("unknown root path", 404, "not found", event_envelope, path="/envelope", sentry_error=False),
-    Bad("huge header", (400, 431), "", event_envelope, headers={**auth(), "X-Padding": "a" * 65536},
+    Bad("huge header", (400, 431), "more than", event_envelope, headers={**auth(), "X-Padding": "a" * 65536},
         sentry_error=False),  # fmt: skip
     # bodies and encodings
     Bad("empty body", 400, "empty body", lambda: b""),
@@ -357,7 +371,10 @@ BAD: list[Bad] = [
         headers={**auth(), "Content-Encoding": "gzip"}),  # fmt: skip
     Bad("deflate bomb to store", 413, "decompressed body exceeds", lambda: bomb(zlib.MAX_WBITS),
         headers={**auth(), "Content-Encoding": "deflate"}, path=STORE),  # fmt: skip
-    Bad("gzip bomb without credentials", (403, 413), "", lambda: bomb(16 + zlib.MAX_WBITS),
+    # The body is decoded before the key is looked up (an envelope may carry its key in its `dsn`
+    # header), so this is 413 today; 403 would do as well.
+    Bad("gzip bomb without credentials", (403, 413), ("decompressed body exceeds", "missing authorization"),
+        lambda: bomb(16 + zlib.MAX_WBITS),
         headers={"Content-Encoding": "gzip"}),  # fmt: skip
     Bad("oversize body", 413, "body exceeds", lambda: b"x" * (SMALL_ENVELOPE_BYTES + 1), server="small"),
     Bad("oversize body, chunked", 413, "body exceeds", lambda: b"x" * (4 * SMALL_ENVELOPE_BYTES), server="small",
@@ -438,11 +455,12 @@ def test_bad_request_is_refused_and_writes_nothing(srv: Servers, case: Bad) -> N
 
     expected = case.status if isinstance(case.status, tuple) else (case.status,)
     assert res.status in expected, (res.status, res.headers, res.body[:500])
-    assert case.problem.lower() in res.problem().lower(), res.problem()
+    problems = [p.lower() for p in (case.problem if isinstance(case.problem, tuple) else (case.problem,))]
+    assert any(p in res.problem().lower() for p in problems), res.problem()
     if case.sentry_error:
         assert res.headers["content-type"].startswith("application/json")
-        assert case.problem.lower() in res.headers["x-sentry-error"].lower()
-        assert case.problem.lower() in res.json()["detail"].lower()
+        assert any(p in res.headers["x-sentry-error"].lower() for p in problems)
+        assert any(p in res.json()["detail"].lower() for p in problems)
     if case.rate_limited:
         retry = int(res.headers["retry-after"])
         assert 1 <= retry <= 60

@@ -162,13 +162,14 @@ class Client:
     def send(self, event_id: str) -> Answer:
         payload = json.dumps({"event_id": event_id, "message": f"outage probe {event_id}", "level": "error",
                               "timestamp": time.time()}).encode()  # fmt: skip
-        body = b"\n".join([json.dumps({"event_id": event_id}).encode(),
-                           json.dumps({"type": "event", "length": len(payload)}).encode(), payload]) + b"\n"  # fmt: skip
+        item = json.dumps({"type": "event", "length": len(payload)}).encode()
+        body = b"\n".join([json.dumps({"event_id": event_id}).encode(), item, payload]) + b"\n"
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT)
         started = time.monotonic()
         self.conn.request("POST", f"/api/{PROJECT}/envelope/", body=body, headers={
-            "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={KEY}", "Content-Type": "application/x-sentry-envelope"})  # fmt: skip
+            "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={KEY}",
+            "Content-Type": "application/x-sentry-envelope"})  # fmt: skip
         res = self.conn.getresponse()
         res.read()
         if res.getheader("Connection", "").lower() == "close":

@@ -310,8 +310,8 @@ def loads_limited(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"invalid UTF-8 at byte {exc.start}") from None
-    depth = _max_depth(bytes(data))
-    if depth > max_depth:
+    # Fewer openers than the limit cannot nest past it: the exact measure is for the rest.
+    if data.count(b"[") + data.count(b"{") > max_depth and _max_depth(bytes(data)) > max_depth:
         raise BadRequest(f"JSON nested deeper than {max_depth} levels")
     try:
         return json.loads(text, parse_constant=_reject_constant)

@@ -173,8 +173,10 @@ class Ingest:
     async def _save(self, request: web.Request, key: KeyInfo, payload: dict[str, Any], envelope_id: str | None,
                     item_type: str | None, sent_at: Any) -> str:  # fmt: skip
         received = time.time()
+        # A fresh id only for an event that may need one: uuid4 is not free on every request.
+        fallback = None if envelope_id else uuid.uuid4().hex
         event = normalize(payload, project_id=key.project_id, received=received, event_id=envelope_id,
-                          fallback_id=uuid.uuid4().hex, item_type=item_type, sent_at=sent_at,
+                          fallback_id=fallback, item_type=item_type, sent_at=sent_at,
                           client_ip=request.remote)  # fmt: skip
         await self._rate_limit(key)
         started = time.perf_counter()
