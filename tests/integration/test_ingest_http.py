@@ -371,11 +371,15 @@ BAD: list[Bad] = [
         headers={**auth(), "Content-Encoding": "gzip"}),  # fmt: skip
     Bad("deflate bomb to store", 413, "decompressed body exceeds", lambda: bomb(zlib.MAX_WBITS),
         headers={**auth(), "Content-Encoding": "deflate"}, path=STORE),  # fmt: skip
-    # The body is decoded before the key is looked up (an envelope may carry its key in its `dsn`
-    # header), so this is 413 today; 403 would do as well.
-    Bad("gzip bomb without credentials", (403, 413), ("decompressed body exceeds", "missing authorization"),
-        lambda: bomb(16 + zlib.MAX_WBITS),
-        headers={"Content-Encoding": "gzip"}),  # fmt: skip
+    # Without credentials in headers or query, an envelope must be decoded to find its `dsn`
+    # header: the bound on the decompressed size is what stops the bomb then.
+    Bad("gzip bomb without credentials", 413, "decompressed body exceeds",
+        lambda: bomb(16 + zlib.MAX_WBITS), headers={"Content-Encoding": "gzip"}),  # fmt: skip
+    # With credentials in the header, a stranger is refused before anything is read or inflated.
+    Bad("gzip bomb with an unknown key", 403, "unknown public key", lambda: bomb(16 + zlib.MAX_WBITS),
+        headers={**auth("f" * 32), "Content-Encoding": "gzip"}),  # fmt: skip
+    Bad("gzip bomb to store without credentials", 403, "missing authorization",
+        lambda: bomb(16 + zlib.MAX_WBITS), headers={"Content-Encoding": "gzip"}, path=STORE),  # fmt: skip
     Bad("oversize body", 413, "body exceeds", lambda: b"x" * (SMALL_ENVELOPE_BYTES + 1), server="small"),
     Bad("oversize body, chunked", 413, "body exceeds", lambda: b"x" * (4 * SMALL_ENVELOPE_BYTES), server="small",
         chunked=True),  # fmt: skip

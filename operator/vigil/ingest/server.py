@@ -106,30 +106,37 @@ class Ingest:
     # --- the two endpoints ---------------------------------------------------------------------
 
     async def envelope(self, request: web.Request) -> web.Response:
-        return await self._handle(request, self._from_envelope, self.limits.max_envelope_bytes)
+        return await self._handle(request, self._from_envelope, self.limits.max_envelope_bytes, dsn_auth=True)
 
     async def store_endpoint(self, request: web.Request) -> web.Response:
-        return await self._handle(request, self._from_store, self.limits.max_event_bytes)
+        return await self._handle(request, self._from_store, self.limits.max_event_bytes, dsn_auth=False)
 
-    async def _handle(self, request: web.Request, extract: Callable[..., Awaitable[Any]], limit: int) -> web.Response:
+    async def _handle(self, request: web.Request, extract: Callable[..., Awaitable[Any]], limit: int,
+                      dsn_auth: bool) -> web.Response:  # fmt: skip
         try:
             project_id = _project_id(request)
+            # Credentials in the headers or the query are checked before the body is read, so an
+            # unknown client cannot make the ingest inflate anything.
+            auth = protocol.parse_auth(request.headers, request.query)
+            key = await self._authorize(auth.public_key, project_id) if auth else None
+            if key is None and not dsn_auth:  # only an envelope can carry its key in its body
+                raise Forbidden("missing authorization information")
             data = protocol.decode_body(await _read(request, limit), request.headers.get("Content-Encoding"), limit)
-            event_id = await extract(request, project_id, data)
+            event_id = await extract(request, project_id, key, data)
         except IngestError as err:
             self.metrics.rejected(type(err).__name__)
             status, headers, body = err.response()
             return web.json_response(body, status=status, headers=headers)
         return web.json_response({"id": event_id} if event_id else {})
 
-    async def _from_envelope(self, request: web.Request, project_id: int, data: bytes) -> str | None:
+    async def _from_envelope(self, request: web.Request, project_id: int, key: KeyInfo | None,
+                             data: bytes) -> str | None:  # fmt: skip
         envelope = protocol.parse_envelope(data)
-        auth = protocol.parse_auth(request.headers, request.query)
-        if auth is None and (from_dsn := protocol.envelope_auth(envelope)) is not None:
-            auth, dsn_project = from_dsn
-            if dsn_project != project_id:
+        if key is None:  # the envelope's own `dsn` header is the last way to authenticate
+            from_dsn = protocol.envelope_auth(envelope)
+            if from_dsn is not None and from_dsn[1] != project_id:
                 raise Forbidden("the envelope's DSN names another project")
-        key = await self._authorize(auth.public_key if auth else None, project_id)
+            key = await self._authorize(from_dsn[0].public_key if from_dsn else None, project_id)
         event_item = envelope.event_item()
         if event_item is None:
             await self._rate_limit(key)
@@ -139,9 +146,9 @@ class Ingest:
         payload, item_type = protocol.event_payload(envelope)  # type: ignore[misc]
         return await self._save(request, key, payload, envelope.event_id, item_type, envelope.sent_at)
 
-    async def _from_store(self, request: web.Request, project_id: int, data: bytes) -> str | None:
-        auth = protocol.parse_auth(request.headers, request.query)
-        key = await self._authorize(auth.public_key if auth else None, project_id)
+    async def _from_store(self, request: web.Request, project_id: int, key: KeyInfo | None,
+                          data: bytes) -> str | None:  # fmt: skip
+        assert key is not None  # _handle refused the request otherwise
         payload = protocol.store_payload(data, self.limits.max_event_bytes)
         return await self._save(request, key, payload, None, None, None)
 
