@@ -141,7 +141,8 @@ class Operator:
                 "--liveness", f"http://127.0.0.1:{port}/healthz"]  # fmt: skip
         environ = {k: v for k, v in os.environ.items() if k != "VIGIL_FAULT"}
         environ |= {"KUBECONFIG": str(self.kubeconfig), "VIGIL_REDIS_URL": self.redis_url,
-                    "VIGIL_INGEST_URL": "https://ingest.example.test", **env}  # fmt: skip
+                    "VIGIL_INGEST_URL": "https://ingest.example.test", "VIGIL_PROJECT_RESYNC_SECONDS": "2",
+                    **env}  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environ)
         wait_until(lambda: self._ready(port) or self.proc.poll() is not None, OPERATOR_READY_TIMEOUT, "the operator")

@@ -103,3 +103,16 @@ def test_a_project_id_used_twice_is_not_ready(kubectl: Kubectl, operator: Operat
         return conds.get("Ready", {}).get("reason") == "DuplicateProjectId"
 
     wait_until(refused, 30, "DuplicateProjectId")
+
+
+def test_a_rotated_secret_replaces_the_key(kubectl: Kubectl, operator: Operator, cluster: Any) -> None:
+    pid = new_id()
+    apply_project(kubectl, "backend", {"id": pid})
+    ready(kubectl, "backend")
+    old = secret(kubectl, "backend-default")
+    new = "fedcba9876543210fedcba9876543210"
+    patch = json.dumps({"stringData": {"publicKey": new}})
+    kubectl("patch", "secret", "backend-default", "--type=merge", "-p", patch)
+    wait_until(lambda: new in mirrored(cluster) and old not in mirrored(cluster), 30, "the rotated key in Redis")
+    wait_until(lambda: status(kubectl, "backend").get("dsn") == f"https://{new}@ingest.example.test/{pid}", 30,
+               "the new DSN")  # fmt: skip

@@ -7,6 +7,7 @@ within a minute without anyone touching the Project."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -21,7 +22,8 @@ from vigil.models import GROUP, VERSION
 from vigil.models.project import KeyStatus, ProjectSpec, ProjectStatus
 
 RESOURCE = (GROUP, VERSION, "projects")
-RESYNC_SECONDS = 60
+# How often every project is re-synced; tests shorten it to see a rotation land quickly.
+RESYNC_SECONDS = float(os.environ.get("VIGIL_PROJECT_RESYNC_SECONDS", "60"))
 # What a public key may look like: it is put in URLs (the DSN) and in Redis hash fields.
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
