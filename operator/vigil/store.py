@@ -57,7 +57,8 @@ SAVE_LUA = r"""
 --       [7 group, 8 groups, 9 group envs: errors only], then one key per counted tag.
 -- ARGV: 1 dedupe_seconds, 2 maxlen, 3 timestamp, 4 title, 5 culprit, 6 level, 7 environment,
 --       8 release, 9 user, 10 group hash ('' for transactions), 11 ntags, 12 tag values max,
---       then ntags tag values (matching the tag keys), then the stream's field/value pairs.
+--       then ntags tag values (matching the tag keys), then the stream's field/value pairs as one
+--       JSON array (decoded here, in C: cheaper than sending each as an argument), then the payload.
 local seen, stream = KEYS[1], KEYS[2]
 local ts, env, release, user, group = ARGV[3], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local ntags = tonumber(ARGV[11])
@@ -124,9 +125,11 @@ end
 -- The stream entry: the computed flags, then the caller's flat fields and payload.
 local xadd = {'XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'is_new', is_new, 'is_regression', is_regression,
               'is_new_group_environment', is_new_ge}
-for i = HEADER + ntags + 1, #ARGV do
-  xadd[#xadd + 1] = ARGV[i]
+for _, item in ipairs(cjson.decode(ARGV[HEADER + ntags + 1])) do
+  xadd[#xadd + 1] = item
 end
+xadd[#xadd + 1] = 'payload'
+xadd[#xadd + 1] = ARGV[HEADER + ntags + 2]
 local id = redis.call(unpack(xadd))
 
 redis.call('SET', seen, '1', 'EX', ARGV[1])
@@ -230,9 +233,9 @@ def _stream_fields(req: SaveRequest) -> list[str | bytes]:
         "user": req.user or "",
         "tags": json.dumps([list(t) for t in req.tags], separators=(",", ":")),
         **req.fields,
-        "payload": req.payload,
     }
-    return [x for pair in flat.items() for x in pair]
+    # One argument for all the flat fields, one for the payload (bytes, sent as they are).
+    return [json.dumps([x for pair in flat.items() for x in pair], separators=(",", ":")), req.payload]
 
 
 def _script_call(req: SaveRequest, maxlen: int, dedupe_seconds: int) -> tuple[list[str], list[str | bytes]]:
