@@ -4,7 +4,6 @@ redis-server: each kind of event lands in the right stream with the right group.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys

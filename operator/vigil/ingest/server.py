@@ -19,13 +19,11 @@ from aiohttp import web
 
 from vigil.ingest import protocol
 from vigil.ingest.errors import BadRequest, Forbidden, IngestError, RateLimited, TooLarge, Unavailable
+from vigil.ingest.event import Event
 from vigil.ingest.grouping import grouping_hash
 from vigil.ingest.metrics import Metrics
 from vigil.ingest.normalize import normalize
-from vigil.ingest.event import Event
 from vigil.store import RESERVED_FIELDS, KeyInfo, SaveRequest, SaveResult, Store
-
-
 
 RETRY_SECONDS = 5  # what a 503 asks SDKs to wait while Redis is away
 
