@@ -156,10 +156,6 @@ def rss_mib(pid: int, field: str = "VmHWM") -> float:
     return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def peak_rss_mib(pid: int) -> float:
-    return rss_mib(pid)
-
-
 def resident_rss_mib(state: Path, namespace: str, log: Path, rules: int) -> float:
     """RSS of a fresh operator once it has resumed every rule: the cost of rules merely held."""
     operator = start_operator(state, namespace, log)
@@ -199,7 +195,7 @@ def main() -> None:
         # The operator's requests: all the API server served, less the users' patches, our
         # polling and the metrics scrape itself.
         requests = bench.request_count() - before - args.rules - (bench.polls - polls) - 1
-        rss = peak_rss_mib(operator.pid)
+        rss = rss_mib(operator.pid)  # VmHWM: the peak
     finally:
         operator.terminate()
         operator.wait(timeout=30)

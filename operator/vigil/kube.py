@@ -58,7 +58,7 @@ class Kube:
                 return None
             raise
 
-    def rule_incidents(self, namespace: str, rule: str, snapshot: str) -> list[Body]:
+    def rule_incidents(self, namespace: str, rule: str, snapshot: str | None = None) -> list[Body]:
         """Incidents of `rule`: those still on it, and those a retried step already moved to
         `snapshot`."""
         mine = {("AlertRule", rule), ("AlertRuleSnapshot", snapshot)}
@@ -123,6 +123,14 @@ class Kube:
         return self.api.patch_namespaced_custom_object(
             GROUP, VERSION, namespace, "incidents", name, patch, field_manager=FIELD_MANAGER
         )
+
+    def update_status(self, body: Body, plural: str, desired: Body) -> None:
+        """Bring an object's status to `desired` with one merge patch that also clears what no
+        longer holds; nothing is sent when it is there already."""
+        meta = body["metadata"]
+        patch = merge_patch(dict(body.get("status") or {}), desired)
+        if patch:
+            self.patch_status(meta["namespace"], plural, meta["name"], patch, None)
 
     def patch_status(self, namespace: str, plural: str, name: str, status: Body, resource_version: str | None) -> Body:
         """Merge-patch the status; with a resourceVersion, only if the object is unchanged since."""

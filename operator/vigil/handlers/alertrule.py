@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from vigil import incidents as lifecycle
 from vigil import query, rulestatus
 from vigil.faults import fault_point
-from vigil.kube import RULE_LABEL, Body, Kube, merge_patch
+from vigil.kube import RULE_LABEL, Body, Kube
 from vigil.managers import spec_manager
 from vigil.models import API_VERSION, GROUP, VERSION, AlertRuleSpec, AlertRuleStatus
 from vigil.models.incident import IncidentStatus, IncidentStatusBlock
@@ -58,7 +58,7 @@ def _missing_projects(kube: Kube, namespace: str, spec: AlertRuleSpec) -> list[s
 def _open_count(kube: Kube, namespace: str, rule: str) -> int:
     return sum(
         1
-        for inc in kube.rule_incidents(namespace, rule, snapshot="")
+        for inc in kube.rule_incidents(namespace, rule)
         if (inc.get("status") or {}).get("status", IncidentStatus.OPEN) != IncidentStatus.CLOSED
     )
 
@@ -90,15 +90,21 @@ def _check_acts_on(kube: Kube, body: Body, spec: AlertRuleSpec, previous: AlertR
     raise kopf.PermanentError(message)
 
 
-def _archive_and_close(kube: Kube, body: Body, old: AlertRuleSpec, previous: AlertRuleStatus,
-                       reason: SnapshotReason, generation: int) -> str | None:  # fmt: skip
-    """Steps 1-4 of an update (or delete) of a rule with incidents; the snapshot's name, or None
-    when the rule has no incidents and nothing is archived."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    snapshot = f"{name}-g{generation}"
-    incidents = kube.rule_incidents(namespace, name, snapshot)
-    if not incidents:
-        return None
+def _snapshot_name(body: Body, generation: int) -> str:
+    return f"{body['metadata']['name']}-g{generation}"
+
+
+def _incidents(kube: Kube, body: Body, generation: int) -> list[Body]:
+    """The incidents an archive of `generation` takes along (a retry finds some moved already)."""
+    meta = body["metadata"]
+    return kube.rule_incidents(meta["namespace"], meta["name"], _snapshot_name(body, generation))
+
+
+def _archive_and_close(kube: Kube, body: Body, incidents: list[Body], old: AlertRuleSpec,
+                       previous: AlertRuleStatus, reason: SnapshotReason, generation: int) -> str:  # fmt: skip
+    """Steps 1-4 of an update (or delete) of a rule with incidents; the snapshot's name."""
+    namespace = body["metadata"]["namespace"]
+    snapshot = _snapshot_name(body, generation)
     kube.create_snapshot(namespace, _snapshot_body(body, snapshot, old, previous, reason, generation))
     fault_point("after-snapshot")
     now = _now()
@@ -136,12 +142,8 @@ def _snapshot_body(body: Body, snapshot: str, old: AlertRuleSpec, previous: Aler
 
 
 def _patch_status(kube: Kube, body: Body, status: AlertRuleStatus) -> None:
-    """Write the rule's status ourselves rather than through Kopf's patch, so the write carries
-    our field manager and clears what no longer holds."""
-    meta = body["metadata"]
-    patch = merge_patch(dict(body.get("status") or {}), status.wire())
-    if patch:
-        kube.patch_status(meta["namespace"], "alertrules", meta["name"], patch, None)
+    """Written by us rather than through Kopf's patch, so the write carries our field manager."""
+    kube.update_status(body, "alertrules", status.wire())
 
 
 def _write(kube: Kube, body: Body, plan_: Plan, previous: AlertRuleStatus | None, snapshot: str | None,
@@ -189,7 +191,10 @@ def rule_updated(body: Body, old: Any, new: Any, status: Any, memo: Any, **_: An
     snapshot, open_incidents = None, previous.open_incidents if previous else 0
     if plan_.changed and old_spec is not None and previous is not None:
         old_generation = previous.observed_generation or meta["generation"] - 1
-        snapshot = _archive_and_close(kube, body, old_spec, previous, SnapshotReason.RULE_UPDATED, old_generation)
+        incidents = _incidents(kube, body, old_generation)
+        if plan_.snapshot_due(has_incidents=bool(incidents)):
+            snapshot = _archive_and_close(kube, body, incidents, old_spec, previous, SnapshotReason.RULE_UPDATED,
+                                          old_generation)  # fmt: skip
         open_incidents = 0  # every incident the rule had is now closed on the snapshot
     _write(kube, body, plan_, previous, snapshot, open_incidents)
     if plan_.changed:
@@ -223,6 +228,8 @@ def rule_deleted(body: Body, spec: Any, status: Any, memo: Any, **_: Any) -> Non
         return
     # Deletion bumps metadata.generation; what is archived is the spec last handled.
     generation = previous.observed_generation or body["metadata"]["generation"]
-    snapshot = _archive_and_close(memo.kube, body, current, previous, SnapshotReason.RULE_DELETED, generation)
-    if snapshot:
+    incidents = _incidents(memo.kube, body, generation)
+    if incidents:
+        snapshot = _archive_and_close(memo.kube, body, incidents, current, previous, SnapshotReason.RULE_DELETED,
+                                      generation)  # fmt: skip
         kopf.info(body, reason="Deleted", message=f"archived as {snapshot}; its incidents are closed")

@@ -17,7 +17,7 @@ import kopf
 
 from vigil import projects
 from vigil.handlers import alertrule
-from vigil.kube import Body, Kube, merge_patch
+from vigil.kube import Body, Kube
 from vigil.models import GROUP, VERSION
 from vigil.models.project import KeyStatus, ProjectSpec, ProjectStatus
 
@@ -41,10 +41,7 @@ def _now() -> datetime:
 
 
 async def _write_status(kube: Kube, body: Body, status: ProjectStatus) -> None:
-    meta = body["metadata"]
-    patch = merge_patch(dict(body.get("status") or {}), status.wire())
-    if patch:
-        await asyncio.to_thread(kube.patch_status, meta["namespace"], "projects", meta["name"], patch, None)
+    await asyncio.to_thread(kube.update_status, body, "projects", status.wire())
 
 
 async def _check_unique_id(kube: Kube, body: Body, spec: ProjectSpec) -> None:

@@ -200,10 +200,8 @@ class Event:
     def stream_fields(self, group: str | None, is_new: bool, is_regression: bool) -> dict[str, str]:
         """Flat string fields for the Redis stream entry: what consumers filter on without
         decoding `payload` (the whole normalized event as compact JSON). Absent values are ""."""
-        fields = {
+        return {
             "event_id": self.event_id,
-            "project_id": str(self.project_id),
-            "type": self.type,
             "timestamp": _num(self.timestamp),
             "received": _num(self.received),
             "group": group or "",
@@ -212,12 +210,21 @@ class Event:
             "environment": self.environment or "",
             "release": self.release or "",
             "level": self.level,
+            "user": self.user_tag or "",
+            "tags": json.dumps([list(p) for p in self.tags], separators=(",", ":")),
+            **self.descriptive_fields(),
+            "payload": self.to_json(),
+        }
+
+    def descriptive_fields(self) -> dict[str, str]:
+        """The stream fields that only describe the event. The rest (ids, time, group flags,
+        environment, release, level, user, tags) the store writes itself, from what it saves."""
+        fields = {
+            "project_id": str(self.project_id),
+            "type": self.type,
             "platform": self.platform,
             "transaction": self.transaction or "",
-            "user": self.user_tag or "",
             "title": self.title,
-            "tags": json.dumps([list(p) for p in self.tags], separators=(",", ":")),
-            "payload": self.to_json(),
         }
         if self.type == "transaction":
             fields["duration"] = _num(self.duration_ms or 0.0)

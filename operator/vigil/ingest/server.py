@@ -23,7 +23,7 @@ from vigil.ingest.event import Event
 from vigil.ingest.grouping import grouping_hash
 from vigil.ingest.metrics import Metrics
 from vigil.ingest.normalize import normalize
-from vigil.store import RESERVED_FIELDS, KeyInfo, SaveRequest, SaveResult, Store
+from vigil.store import KeyInfo, SaveRequest, SaveResult, Store
 
 RETRY_SECONDS = 5  # what a 503 asks SDKs to wait while Redis is away
 
@@ -256,7 +256,6 @@ async def _read(request: web.Request, limit: int) -> bytes:
 def _save_request(event: Event) -> SaveRequest:
     """What the store writes for an event; the group flags are the store's to decide."""
     group = grouping_hash(event)
-    fields = event.stream_fields(group, is_new=False, is_regression=False)
     return SaveRequest(
         project_id=event.project_id,
         event_id=event.event_id,
@@ -272,8 +271,8 @@ def _save_request(event: Event) -> SaveRequest:
         dist=event.dist,
         user=event.user_tag,
         tags=tuple((k, v) for k, v in event.tags),
-        fields={k: v for k, v in fields.items() if k not in RESERVED_FIELDS},
-        payload=fields["payload"].encode(),
+        fields=event.descriptive_fields(),
+        payload=event.to_json().encode(),
     )
 
 
