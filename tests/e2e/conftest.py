@@ -10,11 +10,8 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO, free_port, http_status, state_dir, stop, wait_until
+
 KUBECTL_TIMEOUT = 60
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -60,14 +58,14 @@ def _run(cluster: Cluster, args: tuple[str, ...], input: str | None, check: bool
 
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:
-    state_dir = Path(os.environ.get("VIGIL_STATE_DIR") or REPO / ".vigil")
-    state_file = state_dir / "state.json"
+    state = state_dir()
+    state_file = state / "state.json"
     if not state_file.exists():
         pytest.fail(f"the local control plane is not running: run `make cluster` ({state_file} is missing)",
                     pytrace=False)
-    state = json.loads(state_file.read_text())
-    return Cluster(kubeconfig=state_dir / "kubeconfig", kubectl=state["kubectl"],
-                   redis_url=(state_dir / "redis-url").read_text().strip(), bin_dir=Path(state["bin_dir"]))
+    recorded = json.loads(state_file.read_text())
+    return Cluster(kubeconfig=state / "kubeconfig", kubectl=recorded["kubectl"],
+                   redis_url=(state / "redis-url").read_text().strip(), bin_dir=Path(recorded["bin_dir"]))
 
 
 def _slug(name: str, limit: int) -> str:
@@ -101,18 +99,6 @@ MANIFESTS = REPO / "manifests"
 OPERATOR_READY_TIMEOUT = 30.0
 
 
-def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
-    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kubeconfig holding a token of the vigil-operator ServiceAccount, bound by manifests/'s RBAC:
@@ -136,7 +122,7 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, **env: str) -> None:
-        port = _free_port()
+        port = free_port()
         argv = [sys.executable, "-m", "vigil", "operator", "-n", self.namespace,
                 "--liveness", f"http://127.0.0.1:{port}/healthz"]  # fmt: skip
         environ = {k: v for k, v in os.environ.items() if k != "VIGIL_FAULT"}
@@ -145,16 +131,10 @@ class Operator:
                     **env}  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environ)
-        wait_until(lambda: self._ready(port) or self.proc.poll() is not None, OPERATOR_READY_TIMEOUT, "the operator")
-        assert self.proc.poll() is None, f"the operator exited:\n{self.tail()}"
-
-    @staticmethod
-    def _ready(port: int) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as res:
-                return res.status == 200
-        except OSError:
-            return False
+        proc = self.proc
+        wait_until(lambda: proc.poll() is not None or http_status(f"http://127.0.0.1:{port}/healthz") == 200,
+                   OPERATOR_READY_TIMEOUT, "the operator")  # fmt: skip
+        assert proc.poll() is None, f"the operator exited:\n{self.tail()}"
 
     def wait_killed(self, timeout: float = 30.0) -> int:
         """Wait for the process to die by itself (a fault point); its return code."""
@@ -165,22 +145,11 @@ class Operator:
             raise AssertionError(f"the operator did not reach its fault point:\n{self.tail()}") from None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop(self.proc)
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

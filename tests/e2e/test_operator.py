@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import Operator, wait_until
+from tests.e2e.conftest import Operator
+from tests.support import wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 Body = dict[str, Any]

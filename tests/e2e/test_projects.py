@@ -13,7 +13,8 @@ from typing import Any
 import redis
 import yaml
 
-from tests.e2e.conftest import Operator, wait_until
+from tests.e2e.conftest import Operator
+from tests.support import wait_until
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support import on_db, state_dir
 from vigil.store import Store
-
-REPO = Path(__file__).resolve().parents[2]
 TEST_DB = 9
 
 
@@ -42,8 +39,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    state_dir = Path(os.environ.get("VIGIL_STATE_DIR") or REPO / ".vigil")
-    url_file = state_dir / "redis-url"
+    url_file = state_dir() / "redis-url"
     if not url_file.exists():
         pytest.fail(f"redis is not running: run `make cluster` ({url_file} is missing)", pytrace=False)
     return url_file.read_text().strip()
@@ -55,13 +51,9 @@ def runner() -> Iterator[asyncio.Runner]:
         yield r
 
 
-def _on_db(url: str, db: int) -> str:
-    return urlsplit(url)._replace(path=f"/{db}", query="").geturl()
-
-
 @pytest.fixture
 def store(redis_url: str, runner: asyncio.Runner) -> Iterator[Store]:
-    s = Store.from_url(_on_db(redis_url, TEST_DB))
+    s = Store.from_url(on_db(redis_url, TEST_DB))
     if not runner.run(s.ping()):
         runner.run(s.close())
         pytest.fail(f"redis at {redis_url} does not answer: run `make cluster`", pytrace=False)

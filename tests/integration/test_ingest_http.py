@@ -12,11 +12,8 @@ import gzip
 import http.client
 import json
 import re
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,12 +21,15 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import brotli
 import pytest
 import redis
 from hypothesis import HealthCheck, event as hypothesis_event, given, settings
 from hypothesis import strategies as st
+
+from tests.support import http_status, on_db, start_ingest, stop
 
 PROJECT = 42
 OTHER_PROJECT = 43
@@ -109,45 +109,16 @@ def _request(port: int, method: str, path: str, body: bytes | None, headers: dic
         conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 2) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as res:
-            return res.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return 0
-
-
 def _start(redis_url: str, db: int, log: Path, *extra: str) -> Server:
-    db_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
-    client = redis.Redis.from_url(db_url)
-    port = _free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "vigil", "ingest", "--host", "127.0.0.1", "--port", str(port),
-                                 "--redis-url", db_url, *extra], stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    server = Server(f"http://127.0.0.1:{port}", port, proc, client, log)
+    db_url = on_db(redis_url, db)
+    url, proc = start_ingest(db_url, log, *extra)
+    server = Server(url, urlsplit(url).port or 0, proc, redis.Redis.from_url(db_url), log)
     server.reset()
-    deadline = time.monotonic() + 20
-    while _get(f"{server.url}/readyz") != 200:
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
     return server
 
 
 def _stop(server: Server) -> str:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=10)
+    stop(server.proc)
     try:
         server.redis.flushdb()
     except redis.RedisError:
@@ -477,7 +448,7 @@ def test_bad_request_is_refused_and_writes_nothing(srv: Servers, case: Bad) -> N
     else:
         assert (new_size, new_keys) == (size, keys), sorted(new_keys - keys)
     assert not server.redis.keys("vigil:{p*"), "a refused request wrote project data"
-    assert server.proc.poll() is None and _get(f"{server.url}/healthz") == 200
+    assert server.proc.poll() is None and http_status(f"{server.url}/healthz") == 200
 
 
 def test_the_table_covers_enough_cases() -> None:
@@ -671,7 +642,7 @@ def test_fuzz_never_5xx(servers: Servers, path: str, body: bytes, encoding: str 
 def test_fuzz_left_the_server_up(servers: Servers) -> None:
     # Runs after the fuzz test (file order): the process is alive and healthy, and logged no traceback.
     assert servers.main.proc.poll() is None
-    assert _get(f"{servers.main.url}/healthz") == 200 and _get(f"{servers.main.url}/readyz") == 200
+    assert http_status(f"{servers.main.url}/healthz") == 200 and http_status(f"{servers.main.url}/readyz") == 200
     assert not _unhandled(servers.main.log.read_text())
     servers.main.reset()
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +23,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support import free_port, http_status, start_ingest, stop, wait_until
+
 PROJECT = 42
 KEY = "0123456789abcdef0123456789abcdef"
 EVENTS = 300
@@ -35,32 +32,6 @@ KILL_AFTER = 100  # responses before Redis is killed
 OUTAGE_SECONDS = 2.0
 PACE_SECONDS = 0.02  # between two sends: ~100 events before, ~100 during, ~100 after the outage
 CLIENT_TIMEOUT = 8.0  # no answer within this is a hang
-
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as res:
-            return res.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return 0
-
-
-def _wait(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
 
 @dataclass
 class Redis:
@@ -82,7 +53,7 @@ class Redis:
                  "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
                  "--protected-mode", "no"],
                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        _wait(self._pings, 10, f"redis-server on port {self.port}")
+        wait_until(self._pings, 10, f"redis-server on port {self.port}")
 
     def _pings(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
@@ -110,7 +81,7 @@ class Redis:
 def private_redis(tmp_path: Path) -> Iterator[Redis]:
     data = tmp_path / "redis"
     data.mkdir()
-    server = Redis(_free_port(), data, tmp_path / "redis.log")
+    server = Redis(free_port(), data, tmp_path / "redis.log")
     server.start()
     try:
         yield server
@@ -124,20 +95,12 @@ def ingest(private_redis: Redis, tmp_path: Path) -> Iterator[tuple[str, subproce
         r.flushdb()
         r.hset("vigil:keys", KEY, json.dumps({"project_id": PROJECT, "namespace": "test", "project": "backend",
                                               "rate_limit": None}))  # fmt: skip
-    port = _free_port()
     log = tmp_path / "ingest.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "vigil", "ingest", "--host", "127.0.0.1", "--port", str(port),
-                                 "--redis-url", private_redis.url], stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url, proc = start_ingest(private_redis.url, log)
     try:
-        _wait(lambda: proc.poll() is None and _status(f"{url}/readyz") == 200 or proc.poll() is not None, 20,
-              "the ingest")  # fmt: skip
-        assert proc.poll() is None, log.read_text()
         yield url, proc, log
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 @dataclass
@@ -203,12 +166,12 @@ def test_redis_killed_mid_traffic(private_redis: Redis, ingest: tuple[str, subpr
     started = time.monotonic()
     thread.start()
 
-    _wait(lambda: client.count >= KILL_AFTER, 30, f"{KILL_AFTER} answers")
+    wait_until(lambda: client.count >= KILL_AFTER, 30, f"{KILL_AFTER} answers")
     before_kill = client.count
     private_redis.kill()
     killed_at = client.count
     time.sleep(OUTAGE_SECONDS / 2)
-    ready_during_outage = _status(f"{url}/readyz")
+    ready_during_outage = http_status(f"{url}/readyz")
     time.sleep(OUTAGE_SECONDS / 2)
     restarted_at = client.count
     private_redis.start()
@@ -232,7 +195,7 @@ def test_redis_killed_mid_traffic(private_redis: Redis, ingest: tuple[str, subpr
 
     # The ingest recovers by itself (same process) once Redis is back.
     assert proc.poll() is None
-    _wait(lambda: _status(f"{url}/readyz") == 200, 15, "/readyz 200 after the restart")
+    wait_until(lambda: http_status(f"{url}/readyz") == 200, 15, "/readyz 200 after the restart")
     assert order[-1] == 200, "the last events, sent after the restart, were saved"
 
     # No false 200: everything acknowledged is in the stream, once; a 503'd event at most once.
@@ -254,7 +217,7 @@ def test_redis_killed_mid_traffic(private_redis: Redis, ingest: tuple[str, subpr
                 pytest.fail(f"{event_id} never accepted after recovery")
         stored = _stored(r)
     assert sorted(stored) == sorted(client.ids) and set(stored.values()) == {1}
-    assert proc.poll() is None and _status(f"{url}/readyz") == 200 and _status(f"{url}/healthz") == 200
+    assert proc.poll() is None and http_status(f"{url}/readyz") == 200 and http_status(f"{url}/healthz") == 200
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert time.monotonic() - started < 30
     slowest = max(a.seconds for a in client.answers.values())

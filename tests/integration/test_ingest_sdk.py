@@ -4,11 +4,7 @@ redis-server: each kind of event lands in the right stream with the right group.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +13,8 @@ from typing import Any
 import pytest
 import redis
 import sentry_sdk
+
+from tests.support import on_db, start_ingest, stop, wait_until
 
 PROJECT = 42
 KEY = "0123456789abcdef0123456789abcdef"
@@ -40,40 +38,17 @@ class Ingest:
         return {k.decode(): v.decode() for k, v in self.redis.hgetall(f"vigil:{{p{PROJECT}}}:group:{group}").items()}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as res:
-            return res.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def ingest(redis_url: str, tmp_path: Path) -> Iterator[Ingest]:
-    db_url = redis_url.rsplit("/", 1)[0] + f"/{DB}"
+    db_url = on_db(redis_url, DB)
     client = redis.Redis.from_url(db_url)
     client.flushdb()
     key = {"project_id": PROJECT, "namespace": "test", "project": "backend", "rate_limit": None}
     client.hset("vigil:keys", KEY, json.dumps(key))
-    port = _free_port()
     log = tmp_path / "ingest.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "vigil", "ingest", "--host", "127.0.0.1", "--port", str(port),
-                                 "--redis-url", db_url], stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not _up(url):
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
+    url, proc = start_ingest(db_url, log)
     yield Ingest(url, client, log)
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop(proc)
     client.flushdb()
     client.close()
 
@@ -90,14 +65,6 @@ def sdk(ingest: Ingest) -> Iterator[Any]:
     yield init
     sentry_sdk.flush(timeout=10)
     sentry_sdk.get_client().close()
-
-
-def _wait(check: Any, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
 
 
 class PaymentError(Exception):
@@ -120,7 +87,7 @@ def test_capture_exception_lands_grouped(ingest: Ingest, sdk: Any, compression: 
         except PaymentError:
             sentry_sdk.capture_exception()
     sentry_sdk.flush(timeout=10)
-    events = _wait(lambda: len(ingest.stream("events")) == 2 and ingest.stream("events"))
+    events = wait_until(lambda: len(ingest.stream("events")) == 2 and ingest.stream("events"), 10, "two events")
     first, second = events
     assert first["group"] == second["group"] and first["is_new"] == "1" and second["is_new"] == "0"
     assert (first["type"], first["level"], first["environment"], first["release"]) == (
@@ -137,7 +104,7 @@ def test_capture_message(ingest: Ingest, sdk: Any) -> None:
     sentry_sdk.capture_message("disk almost full on 10.0.0.7", level="warning")
     sentry_sdk.capture_message("disk almost full on 10.0.0.9", level="warning")
     sentry_sdk.flush(timeout=10)
-    events = _wait(lambda: len(ingest.stream("events")) == 2 and ingest.stream("events"))
+    events = wait_until(lambda: len(ingest.stream("events")) == 2 and ingest.stream("events"), 10, "two events")
     assert {e["level"] for e in events} == {"warning"} and {e["type"] for e in events} == {"default"}
     assert events[0]["group"] == events[1]["group"]  # numbers and IPs masked
 
@@ -148,7 +115,7 @@ def test_transaction_with_spans(ingest: Ingest, sdk: Any) -> None:
         with sentry_sdk.start_span(op="db", name="SELECT cart"):
             time.sleep(0.01)
     sentry_sdk.flush(timeout=10)
-    (txn,) = _wait(lambda: ingest.stream("transactions"))
+    (txn,) = wait_until(lambda: ingest.stream("transactions"), 10, "the transaction")  # type: ignore[misc]
     assert txn["type"] == "transaction" and txn["transaction"] == "GET /checkout"
     assert float(txn["duration"]) >= 10 and "group" not in txn or not txn.get("group")
     assert ingest.stream("events") == []
@@ -159,7 +126,7 @@ def test_environment_release_and_user_are_registered(ingest: Ingest, sdk: Any) -
     sdk()
     sentry_sdk.capture_message("hello")
     sentry_sdk.flush(timeout=10)
-    _wait(lambda: ingest.stream("events"))
+    wait_until(lambda: ingest.stream("events"), 10, "the event")
     assert ingest.redis.hexists(f"vigil:{{p{PROJECT}}}:environments", "production")
     assert ingest.redis.hexists(f"vigil:{{p{PROJECT}}}:releases", "backend@1.2.3")
     assert ingest.redis.hexists(f"vigil:{{p{PROJECT}}}:release-envs", "backend@1.2.3\0production")
